@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
@@ -14,6 +15,7 @@ from app.security import new_csrf_token, secrets_equal
 from app.services import api_keys as api_key_service
 from app.services import projects as project_service
 from app.services import users as user_service
+from app.storage import BlobStore, blob_store_from_settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "x-csrf-token"
@@ -99,8 +101,23 @@ def get_page_project(
     return project_service.get(session=session, project_id=project_id)
 
 
+@lru_cache(maxsize=4)
+def _blob_store(backend: str, data_dir: str) -> BlobStore:
+    from app.config import settings
+
+    return blob_store_from_settings(settings)
+
+
+def get_blob_store() -> BlobStore:
+    """The blob store of Polytag's own files, as configured in settings."""
+    from app.config import settings
+
+    return _blob_store(settings.storage_backend, str(settings.data_dir))
+
+
 CurrentUser = Annotated[User, Depends(get_current_user)]
 AdminUser = Annotated[User, Depends(get_admin_user)]
 PageUser = Annotated[User, Depends(get_page_user)]
 ProjectDep = Annotated[Project, Depends(get_project)]
 PageProjectDep = Annotated[Project, Depends(get_page_project)]
+StorageDep = Annotated[BlobStore, Depends(get_blob_store)]

@@ -10,18 +10,33 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from app.api import health, projects, tags, users
+import importlib
+import pkgutil
+from types import ModuleType
+
+from fastapi import APIRouter
+
+import app.api as app_api
+import app.web as app_web
+from app.api import health
 from app.config import settings
 from app.db import new_session
 from app.deps import LoginRequired
 from app.errors import DomainError
 from app.services import users as user_service
 from app.templating import ROOT, render
-from app.web import auth as auth_pages
-from app.web import projects as project_pages
-from app.web import settings as settings_pages
 
 API_PREFIX = "/api/v1"
+
+
+def _router_modules(package: ModuleType) -> list[ModuleType]:
+    """Every module of `package` that defines a `router` (one router per module, by name)."""
+    modules = []
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        if isinstance(getattr(module, "router", None), APIRouter):
+            modules.append(module)
+    return modules
 
 
 def _wants_json(request: Request) -> bool:
@@ -76,9 +91,10 @@ def create_app() -> FastAPI:
     )
     app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
     app.include_router(health.router)
-    for router in (users.router, projects.router, tags.router):
-        app.include_router(router, prefix=API_PREFIX)
-    for page_router in (auth_pages.router, project_pages.router, settings_pages.router):
-        app.include_router(page_router)
+    for module in _router_modules(app_api):
+        if module is not health:
+            app.include_router(module.router, prefix=API_PREFIX)
+    for module in _router_modules(app_web):
+        app.include_router(module.router)
     _install_error_handlers(app)
     return app

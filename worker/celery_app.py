@@ -7,7 +7,13 @@ from kombu import Queue
 
 from app.config import settings
 
-TASK_MODULES = ["worker.tasks.maintenance"]
+def _task_modules() -> list[str]:
+    """Every module under worker/tasks: adding a task module needs no registration."""
+    import pkgutil
+
+    import worker.tasks
+
+    return [f"worker.tasks.{m.name}" for m in pkgutil.iter_modules(worker.tasks.__path__)]
 
 
 def broker_transport_options(broker_url: str) -> dict[str, object]:
@@ -23,7 +29,7 @@ def create_celery() -> Celery:
     if broker_url.startswith("sqla+sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = Celery(
-        "polytag", broker=broker_url, backend=settings.result_backend, include=TASK_MODULES
+        "polytag", broker=broker_url, backend=settings.result_backend, include=_task_modules()
     )
     app.conf.update(
         task_queues=[Queue("default"), Queue("train")],
