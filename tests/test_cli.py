@@ -30,7 +30,7 @@ def test_create_user(session: Session, capsys: pytest.CaptureFixture[str]) -> No
 
 @pytest.mark.slow
 def test_serve_embedded_starts_a_worker_and_ctrl_c_stops_both(tmp_path: Path) -> None:
-    """`polytag serve` on a fresh data dir: migrates, serves, runs a worker child, stops on SIGINT."""
+    """`polytag serve` on a fresh data dir: migrates, serves, runs a worker, stops on SIGINT."""
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("POLYTAG_")}
     env.update({"POLYTAG_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"})
