@@ -6,7 +6,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.errors import InvalidInput, NotFound
-from app.models import Asset, Project, Tag, User
+from app.models import Asset, Project, Tag, TrainingRun, User
+from app.services.jobs import enqueue
 
 
 def get(*, session: Session, project_id: int) -> Project:
@@ -74,5 +75,12 @@ def delete(*, session: Session, project: Project, confirm_name: str) -> None:
         raise InvalidInput(
             f"to delete project '{project.name}', confirm with its exact name"
         )
+    project_id = project.id
+    run_ids = list(
+        session.scalars(select(TrainingRun.id).where(TrainingRun.project_id == project_id))
+    )
     session.delete(project)
     session.commit()
+    # Files go after the rows: a crash in between leaves orphan files, never rows without files.
+    prefixes = [f"projects/{project_id}/", *(f"runs/{run_id}/" for run_id in run_ids)]
+    enqueue("maintenance.delete_prefixes", prefixes)

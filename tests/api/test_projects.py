@@ -39,3 +39,23 @@ def test_bad_input_names_the_problem(api: TestClient) -> None:
     assert missing.status_code == 404
     assert missing.json()["detail"] == "project 999 not found"
     assert api.post("/api/v1/projects", json={}).status_code == 422
+
+
+def test_deleting_a_project_deletes_its_files(
+    api: TestClient, celery_worker: object, tmp_path: object
+) -> None:
+    import time
+
+    from app.deps import get_blob_store
+
+    project = api.post("/api/v1/projects", json={"name": "Doomed"}).json()
+    store = get_blob_store()
+    key = f"projects/{project['id']}/assets/abc.jpg"
+    store.put(key, b"bytes", "image/jpeg")
+    other = store.put("projects/999999/assets/keep.jpg", b"keep", "image/jpeg")
+    api.request("DELETE", f"/api/v1/projects/{project['id']}", json={"confirm_name": "Doomed"})
+    deadline = time.monotonic() + 60
+    while store.exists(key) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not store.exists(key)
+    assert store.exists(other.key)
