@@ -20,6 +20,9 @@ class Asset(Base):
         UniqueConstraint("project_id", "sha256"),
         Index("ix_asset_project_review", "project_id", "review_state"),
         Index("ix_asset_project_filename", "project_id", "original_filename"),
+        # Covers the per-split and per-review counts of the overview and the annotator's
+        # filters, which would otherwise read every row of a large project.
+        Index("ix_asset_project_split_review", "project_id", "split", "review_state"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

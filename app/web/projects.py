@@ -26,7 +26,8 @@ def projects_page(request: Request, session: SessionDep, _user: PageUser) -> Res
 def project_page(
     request: Request, session: SessionDep, project: PageProjectDep
 ) -> Response:
-    """A project's overview and tag editor."""
+    """A project's overview (counts, label balance, co-occurrence) and tag editor; the
+    overview's figures load from /api/v1/.../stats so a large project's page opens at once."""
     tags = tag_service.get_all(session=session, project=project)
     tags_data = [TagRead.model_validate(tag).model_dump(mode="json") for tag in tags]
     return render(request, "project.html", project=project, tags_data=tags_data, active="overview")
