@@ -9,7 +9,6 @@ from typing import Annotated, Any
 from fastapi import Depends
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import NullPool
 
 from app.config import settings
 
@@ -36,8 +35,14 @@ def make_engine(url: str) -> Engine:
             from pathlib import Path
 
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # A pool keeps connections open: closing the last connection to a WAL database makes
+        # SQLite checkpoint, which would otherwise happen on every request.
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, poolclass=NullPool
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=5,
+            max_overflow=10,
+            pool_pre_ping=False,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
