@@ -10,7 +10,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 
-from app.config import settings
+from app.config import ConfigurationError, settings
 
 DEFAULT_QUEUES = "default,train"
 
@@ -54,6 +54,10 @@ def _stop_child(child: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
         child.wait()
 
 
+def _exit_on_sigterm(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Migrate, start a worker child in embedded mode, and serve the web app until Ctrl-C."""
     import uvicorn
@@ -63,6 +67,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cmd_migrate(args)
     start_worker = args.worker if args.worker is not None else _is_embedded_broker()
     child = _start_worker_child(args.queues) if start_worker else None
+    # uvicorn shuts down on SIGTERM, then re-raises it to the handler it found: leave through
+    # SystemExit rather than die of the signal, so `finally` stops the worker child (and
+    # `docker stop` sees exit code 0).
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         print(f"Polytag is running at http://{args.host}:{args.port}  (Ctrl-C stops it)")
         uvicorn.run(
@@ -181,7 +189,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
-    return func(args)
+    try:
+        return func(args)
+    except ConfigurationError as error:
+        # A settings problem is the operator's to fix: one line naming the variable, no traceback.
+        print(f"polytag: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -11,6 +11,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 EXAMPLE_SECRET = "change-me"
 
 
+class ConfigurationError(RuntimeError):
+    """The settings cannot work as given; the message says which variable to change."""
+
+
 class Settings(BaseSettings):
     """Polytag settings; every field can be set as POLYTAG_<NAME> in the environment or `.env`."""
 
@@ -26,6 +30,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_json: bool = False
+    # Bearer token that /metrics requires when set (Prometheus `authorization` credentials).
+    metrics_token: str = ""
     session_max_age_s: int = 14 * 24 * 3600
 
     # Blob storage for Polytag's own files.
@@ -84,9 +90,22 @@ class Settings(BaseSettings):
         if self.env != "production":
             return
         if self.secret_key in ("", EXAMPLE_SECRET) or len(self.secret_key) < 32:
-            raise RuntimeError(
+            raise ConfigurationError(
                 "POLYTAG_SECRET_KEY must be set to a random value of at least 32 characters "
                 "in production (the example secret is refused)"
+            )
+        # Production means several processes (api, workers) on several hosts or containers:
+        # a SQLite file cannot be shared between them safely.
+        if self.is_sqlite:
+            raise ConfigurationError(
+                "POLYTAG_ENV=production needs PostgreSQL: set POLYTAG_DATABASE_URL to "
+                "postgresql+psycopg://USER:PASSWORD@HOST/DB (SQLite is for embedded mode; "
+                "unset POLYTAG_ENV to run embedded)"
+            )
+        if self.broker_url.startswith("sqla+sqlite"):
+            raise ConfigurationError(
+                "POLYTAG_ENV=production needs a Redis broker: set POLYTAG_BROKER_URL to "
+                "redis://HOST:6379/0 (the SQLite broker is for embedded mode)"
             )
 
 

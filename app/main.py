@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+from types import ModuleType
 from urllib.parse import quote
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
-
-import importlib
-import pkgutil
-from types import ModuleType
-
-from fastapi import APIRouter
 
 import app.api as app_api
 import app.web as app_web
@@ -23,6 +20,7 @@ from app.config import settings
 from app.db import new_session
 from app.deps import LoginRequired
 from app.errors import DomainError
+from app.observability import RequestContextMiddleware, configure_json_logging, json_logs_wanted
 from app.services import users as user_service
 from app.templating import ROOT, render
 
@@ -76,6 +74,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 def create_app() -> FastAPI:
     """Build the Polytag ASGI app."""
     settings.check_production()
+    if json_logs_wanted():
+        configure_json_logging()
     app = FastAPI(
         title="Polytag",
         version="0.1.0",
@@ -89,6 +89,8 @@ def create_app() -> FastAPI:
         same_site="lax",
         https_only=settings.env == "production" and settings.base_url.startswith("https"),
     )
+    # Added last, so outermost: it times and ids everything, error responses included.
+    app.add_middleware(RequestContextMiddleware)
     app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
     app.include_router(health.router)
     for module in _router_modules(app_api):

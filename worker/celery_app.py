@@ -6,6 +6,8 @@ from celery import Celery
 from kombu import Queue
 
 from app.config import settings
+from app.observability import connect_celery_signals
+
 
 def _task_modules() -> list[str]:
     """Every module under worker/tasks: adding a task module needs no registration."""
@@ -57,3 +59,5 @@ def create_celery() -> Celery:
 
 
 celery_app = create_celery()
+# JSON logs in production, task and request ids in log lines (app/observability/logs.py).
+connect_celery_signals()
