@@ -3,6 +3,7 @@
 from app.models.assets import Annotation, Asset
 from app.models.base import Base, utcnow
 from app.models.evaluations import Deployment, Evaluation
+from app.models.predictions import PredictionJob
 from app.models.projects import Project
 from app.models.runs import Checkpoint, RunLog, RunMetric, TrainingRun
 from app.models.sources import SourceObject, StorageSource, SyncJob
@@ -18,6 +19,7 @@ __all__ = [
     "Checkpoint",
     "Deployment",
     "Evaluation",
+    "PredictionJob",
     "Project",
     "RunLog",
     "RunMetric",

@@ -51,6 +51,9 @@ class Deployment(Base):
     thresholds: Mapped[list[Any]] = mapped_column(JSON, default=list)
     preprocessing: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     verify_max_diff: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Optional dynamic-INT8 copy of the model for download, with its measured metric change.
+    int8_key: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    int8_report: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
