@@ -12,7 +12,6 @@ from alembic import op
 
 import app.models.base
 
-
 revision: str = "890f6e19e347"
 down_revision: str | None = "b3c4fe488000"
 branch_labels: str | Sequence[str] | None = None
