@@ -24,6 +24,12 @@ def _sign_in(request: Request, user_id: int) -> None:
     request.session["csrf"] = new_csrf_token()
 
 
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    """Browsers ask for /favicon.ico whatever the page says; point them at the SVG."""
+    return RedirectResponse("/static/favicon.svg", status_code=301)
+
+
 @router.get("/setup")
 def setup_page(request: Request, session: SessionDep) -> Response:
     """The one-time page that creates the first (admin) account."""
