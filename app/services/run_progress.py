@@ -2,7 +2,9 @@
 
 A worker owns a run through the `attempts` counter it set when it claimed the run: every write
 it makes afterwards is conditional on `attempts` still being its own, so a worker that was given
-up for dead (and replaced) can never overwrite its successor's progress. Each function commits.
+up for dead (and replaced) can never overwrite its successor's progress. A stopping worker hands
+its run back (`hand_back`: queued again at its `last` checkpoint); the next claim resumes it.
+Each function commits.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, func, not_, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.models import Checkpoint, Evaluation, RunLog, RunMetric, TrainingRun, utcnow
@@ -25,18 +27,21 @@ RunState = Literal["own", "cancel", "lost"]
 
 @dataclass(frozen=True)
 class Claim:
-    """A worker's hold on a run: `attempt` guards its writes; `resumed` if it took over."""
+    """A worker's hold on a run: `attempt` guards its writes; `resumed` if it goes on from the
+    `last` checkpoint: it took the run over, or the run was `handed_back` by a stopping worker."""
 
     run_id: int
     attempt: int
     resumed: bool
+    handed_back: bool = False
 
 
 def claim_run(
     *, session: Session, run_id: int, hostname: str, stale_after_s: float
 ) -> Claim | None:
-    """Take a queued run, or take over a running one whose heartbeat is older than
-    `stale_after_s`; None when the run is not ours to run (finished, cancelled, alive)."""
+    """Take a queued run (resuming it if a stopping worker handed it back at a checkpoint), or
+    take over a running one whose heartbeat is older than `stale_after_s`; None when the run is
+    not ours to run (finished, cancelled, alive)."""
     now = utcnow()
     fresh = session.execute(
         update(TrainingRun)
@@ -44,15 +49,18 @@ def claim_run(
         .values(
             status="running",
             attempts=TrainingRun.attempts + 1,
-            started_at=now,
+            # A handed-back run keeps its first start, as a taken-over one does.
+            started_at=func.coalesce(TrainingRun.started_at, now),
             heartbeat_at=now,
             worker_hostname=hostname[:255],
             error=None,
         )
         .execution_options(synchronize_session=False)
     )
-    resumed = False
-    if fresh.rowcount != 1:  # type: ignore[attr-defined]
+    resumed = handed_back = False
+    if fresh.rowcount == 1:  # type: ignore[attr-defined]
+        handed_back = resumed = _last_checkpoint_step(session, run_id) is not None
+    else:
         cutoff = now - timedelta(seconds=stale_after_s)
         taken = session.execute(
             update(TrainingRun)
@@ -74,7 +82,13 @@ def claim_run(
         resumed = True
     attempt = session.scalar(select(TrainingRun.attempts).where(TrainingRun.id == run_id))
     session.commit()
-    return Claim(run_id=run_id, attempt=int(attempt or 0), resumed=resumed)
+    return Claim(run_id=run_id, attempt=int(attempt or 0), resumed=resumed, handed_back=handed_back)
+
+
+def _last_checkpoint_step(session: Session, run_id: int) -> int | None:
+    return session.scalar(
+        select(Checkpoint.step).where(Checkpoint.run_id == run_id, Checkpoint.kind == "last")
+    )
 
 
 def _give_up_if_exhausted(session: Session, run_id: int, cutoff: Any) -> None:
@@ -96,8 +110,13 @@ def _give_up_if_exhausted(session: Session, run_id: int, cutoff: Any) -> None:
         .execution_options(synchronize_session=False)
     )
     if result.rowcount == 1:  # type: ignore[attr-defined]
-        session.add(RunLog(run_id=run_id, level="error", message=f"gave up after {MAX_ATTEMPTS} "
-                           "attempts: the worker stopped each time"))
+        session.add(
+            RunLog(
+                run_id=run_id,
+                level="error",
+                message=f"gave up after {MAX_ATTEMPTS} attempts: the worker stopped each time",
+            )
+        )
 
 
 def _owned(run_id: int, attempt: int) -> Any:
@@ -162,11 +181,47 @@ def add_log(*, session: Session, run_id: int, message: str, level: str = "info")
 
 def discard_progress_after(*, session: Session, run_id: int, step: int) -> None:
     """Forget metrics after `step` (a resumed run records them again); at 0, checkpoints too."""
+    _discard_after(session, run_id, step)
+    session.commit()
+
+
+def _discard_after(session: Session, run_id: int, step: int) -> None:
     session.execute(delete(RunMetric).where(RunMetric.run_id == run_id, RunMetric.step > step))
     session.execute(delete(Evaluation).where(Evaluation.run_id == run_id))
     if step == 0:
         session.execute(delete(Checkpoint).where(Checkpoint.run_id == run_id))
+
+
+def hand_back(*, session: Session, run_id: int, attempt: int) -> int | None:
+    """Queue a run this worker owns again at its `last` checkpoint, because the worker is
+    stopping; returns that step (0: none yet), or None (nothing written) if the run is no longer
+    ours or a user asked to cancel it."""
+    step = _last_checkpoint_step(session, run_id) or 0
+    result = session.execute(
+        update(TrainingRun)
+        .where(_owned(run_id, attempt), not_(TrainingRun.cancel_requested))
+        .values(
+            status="queued",
+            step=step,
+            # Queued runs are never reaped; a fresh heartbeat still says when the worker left.
+            heartbeat_at=utcnow(),
+            # A stop is not a lost worker: give the attempt back, so that MAX_ATTEMPTS counts
+            # only workers that died. No write of this worker can follow (its trainer has
+            # returned and its heartbeat thread is stopped), so the next claim may reuse it.
+            attempts=TrainingRun.attempts - 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        return None
+    # The metrics after the checkpoint are trained again on resume: drop them now, as a
+    # takeover does, so the queued run shows exactly the progress it will resume from.
+    _discard_after(session, run_id, step)
+    message = f"worker stopping: the run goes back to the queue and resumes from step {step}"
+    session.add(RunLog(run_id=run_id, message=message))
     session.commit()
+    return step
 
 
 def save_checkpoint(

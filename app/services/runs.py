@@ -258,6 +258,8 @@ def reap_stale_runs(
 ) -> list[int]:
     """Fail running runs whose heartbeat is older than `stale_after_s` (or end them as
     cancelled if a cancel was pending); returns their ids."""
+    # Only `running` runs: a queued one, new or handed back by a stopping worker (see
+    # run_progress.hand_back), has no worker to lose and waits for the next one.
     stale_after_s = settings.stale_run_after_s if stale_after_s is None else stale_after_s
     now = now or utcnow()
     cutoff = now - timedelta(seconds=stale_after_s)

@@ -5,6 +5,13 @@ run exits quietly. A delivery for a running run waits: if that run's heartbeat g
 (its worker died and the broker handed the message on — a prefork child killed, or a Redis
 visibility timeout), this worker takes it over and resumes from the `last` checkpoint in blob
 storage; if the heartbeat stays fresh, another worker is alive on it and this delivery ends.
+
+A worker asked to stop (SIGTERM: `docker compose stop`, `polytag serve` exiting) stops the
+trainer at its next step, puts the run back to `queued` at its `last` checkpoint and rejects the
+message with requeue (worker/shutdown.py), so the next worker to start claims the run again and
+resumes it. Both brokers hand a rejected message out again at once: Redis pushes it back on the
+queue, kombu's SQLAlchemy transport inserts it again as a new visible row
+(tests/worker/test_train_task.py stops and restarts real workers on each).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from app.services import run_progress
 from app.services.runs import TRAIN_TASK
 from app.storage import BlobNotFound, BlobStore
 from worker.celery_app import celery_app
+from worker.shutdown import requeue_for_restart, worker_stopping
 from worker.tasks.train_io import DatabaseSink, Heartbeat, SnapshotData, checkpoint_key
 from worker.tasks.train_io import store_evaluations as build_evaluations
 from worker.training.checkpoint import Checkpoint as TrainerCheckpoint
@@ -52,12 +60,20 @@ WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
     name=TRAIN_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True
 )
 def run_training(self: Any, run_id: int) -> str:
-    """Train run `run_id`; returns what happened (succeeded, failed, cancelled, skipped, lost)."""
+    """Train run `run_id`; returns what happened (succeeded, failed, cancelled, skipped, lost),
+    or hands the message back to the broker when this worker is stopping."""
+    if worker_stopping():  # e.g. the message this worker just requeued, delivered to it again
+        logger.info("run %s: this worker is stopping; the message goes back to the queue", run_id)
+        requeue_for_restart()
     hostname = str(getattr(self.request, "hostname", None) or socket.gethostname())
     claim = claim_or_wait(run_id, hostname)
     if claim is None:
         return "skipped"
-    return execute(claim, hostname)
+    outcome = execute(claim, hostname)
+    if outcome == "requeued":
+        # Raised here, outside execute's `except Exception`, which would swallow celery's Reject.
+        requeue_for_restart()
+    return outcome
 
 
 def claim_or_wait(run_id: int, hostname: str) -> run_progress.Claim | None:
@@ -73,6 +89,9 @@ def claim_or_wait(run_id: int, hostname: str) -> run_progress.Claim | None:
             status = session.scalar(select(TrainingRun.status).where(TrainingRun.id == run_id))
         if claim is not None:
             return claim
+        if status == "running" and worker_stopping():
+            # Keep the message: the worker alive on the run may still die before it ends.
+            requeue_for_restart()
         if status != "running" or time.monotonic() >= deadline:
             logger.info("run %s is %s: this delivery has nothing to do", run_id, status or "gone")
             return None
@@ -108,22 +127,56 @@ def execute(claim: run_progress.Claim, hostname: str) -> str:
         else:
             sink.log(f"started on {hostname}")
         input_size = config.input_size or get_arch(config.arch).input_size
+
+        def should_stop() -> bool:
+            return worker_stopping() or sink.should_cancel()
+
         result = train(
             config,
             data.train_data(input_size=input_size, work_dir=work_dir),
             sink,
             checkpoints,
-            should_cancel=sink.should_cancel,
+            should_cancel=should_stop,
             resume=resume,
         )
+        stopped = result.status == "cancelled" and not sink.lost and worker_stopping()
+        if stopped and hand_back(claim, heartbeat):
+            return "requeued"
         return record_result(claim, config, data, sink, result, store)
     except Exception as exc:
+        # A stopping worker's failure is most likely the stop itself (data loader processes
+        # killed by the same signal): resume the run rather than fail it.
+        if worker_stopping() and hand_back(claim, heartbeat):
+            logger.warning("run %s: error while the worker stops; requeued", claim.run_id,
+                           exc_info=True)  # fmt: skip
+            return "requeued"
         logger.exception("run %s failed", claim.run_id)
         record_failure(claim, exc)
         return "failed"
     finally:
         heartbeat.stop()
         shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def hand_back(claim: run_progress.Claim, heartbeat: Heartbeat) -> bool:
+    """Queue the run again at its last checkpoint (the worker is stopping); False if it is no
+    longer ours or a user asked to cancel it, which then ends the run as usual."""
+    heartbeat.stop()
+    heartbeat.join(timeout=30)  # no beat of this attempt may land after the hand-back
+    try:
+        with session_scope() as session:
+            step = run_progress.hand_back(
+                session=session, run_id=claim.run_id, attempt=claim.attempt
+            )
+    except Exception:
+        # Requeue the message all the same: the run stays `running` without a heartbeat, and
+        # the worker that gets the message next takes it over once the heartbeat is stale.
+        logger.exception("could not put run %s back in the queue", claim.run_id)
+        return True
+    if step is None:
+        return False
+    logger.info("run %s: worker stopping; requeued to resume from step %s", claim.run_id, step)
+    return True
 
 
 def machine_config(config: TrainConfig, train_images: int) -> TrainConfig:
@@ -173,9 +226,8 @@ def fetch_for_resume(
     with session_scope() as session:
         run_progress.discard_progress_after(session=session, run_id=claim.run_id, step=step)
     where = f"from the last checkpoint at step {step}" if last else "from the start (no checkpoint)"
-    sink.log(
-        f"attempt {claim.attempt} on {hostname}: the previous worker stopped; resuming {where}"
-    )
+    why = "picked up after a worker stop" if claim.handed_back else "the previous worker stopped"
+    sink.log(f"attempt {claim.attempt} on {hostname}: {why}; resuming {where}")
     return last
 
 
@@ -191,29 +243,31 @@ def record_result(
     if sink.lost:
         logger.warning("run %s was taken over by another worker; leaving it", claim.run_id)
         return "lost"
-    best_value = result.best.metric_value if result.best else None
+    # The best checkpoint as recorded, not `result.best`: that describes only checkpoints this
+    # attempt wrote, so a resumed run that never beat its earlier best would report none.
+    with session_scope() as session:
+        best = session.execute(
+            select(Checkpoint.id, Checkpoint.step, Checkpoint.metric_value).where(
+                Checkpoint.run_id == claim.run_id, Checkpoint.kind == "best"
+            )
+        ).first()
+    best_name = config.monitor if best is not None else None
+    best_value = best.metric_value if best is not None else None
     if result.status == "cancelled":
         sink.log("stopped: cancelled by a user")
         with session_scope() as session:
             run_progress.finish(
                 session=session, run_id=claim.run_id, attempt=claim.attempt,
-                status="cancelled", step=result.step,
-                best_metric_name=config.monitor if result.best else None,
+                status="cancelled", step=result.step, best_metric_name=best_name,
                 best_metric_value=best_value,
             )  # fmt: skip
         return "cancelled"
-    with session_scope() as session:
-        best_id = session.scalar(
-            select(Checkpoint.id).where(
-                Checkpoint.run_id == claim.run_id, Checkpoint.kind == "best"
-            )
-        )
     evaluations = build_evaluations(
         run_id=claim.run_id,
         data=data,
         evaluations=result.evaluations,
-        checkpoint_id=best_id,
-        best_step=result.best.step if result.best else None,
+        checkpoint_id=best.id if best is not None else None,
+        best_step=best.step if best is not None else None,
         store=store,
     )
     with session_scope() as session:

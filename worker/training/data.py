@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -127,6 +128,36 @@ def decode_images(
         # The mapping survives the rename; the final name only ever holds a complete cache.
         os.replace(partial, cache_file)
     return torch.from_numpy(array)
+
+
+class ProgressThrottle:
+    """Which progress counts deserve a log line: the last one, and others at least ``fraction``
+    of the total and ``min_interval_s`` seconds after the previous line (so a small set that
+    decodes in a moment logs once, and a large one about ten times)."""
+
+    def __init__(
+        self,
+        total: int,
+        *,
+        fraction: float = 0.1,
+        min_interval_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.total = total
+        self.every = max(1, math.ceil(total * fraction))
+        self.min_interval_s = min_interval_s
+        self.clock = clock
+        self.last_done = 0
+        self.last_time = clock()
+
+    def due(self, done: int) -> bool:
+        """Whether to log ``done`` of ``total`` now (records it as logged if so)."""
+        now = self.clock()
+        spaced = done - self.last_done >= self.every and now - self.last_time >= self.min_interval_s
+        if done >= self.total or spaced:
+            self.last_done, self.last_time = done, now
+            return True
+        return False
 
 
 def _is_complete(cache_file: Path, shape: tuple[int, ...]) -> bool:

@@ -22,6 +22,7 @@ from worker.training.checkpoint import Checkpoint, CheckpointKind, CheckpointSto
 from worker.training.config import TrainConfig
 from worker.training.data import (
     CachedImages,
+    ProgressThrottle,
     TrainData,
     build_augment,
     decode_images,
@@ -136,7 +137,8 @@ def train(
             _evaluate(run, state)
         return _finish(run, state)
     except TrainingCancelled:
-        sink.log(f"cancelled at step {state.step}")
+        # Neutral wording: the caller knows whether a user cancelled or its worker is stopping.
+        sink.log(f"stopped at step {state.step}")
         return TrainResult(
             status="cancelled",
             stop_reason="cancelled",
@@ -216,11 +218,11 @@ def _decode(
     data: TrainData, split: Split, size: int, alive: Callable[[], None], sink: MetricSink
 ) -> torch.Tensor:
     images = data.train if split == "train" else data.val
-    tenth = max(1, len(images) // 10)
+    throttle = ProgressThrottle(len(images))
 
     def progress(done: int, total: int) -> None:
         alive()
-        if done % tenth == 0 or done == total:
+        if throttle.due(done):
             sink.log(f"decoded {done}/{total} {split} images")
 
     cache_file = data.cache_dir / f"{split}_{size}px.u8" if data.cache_dir else None

@@ -15,6 +15,7 @@ from worker.training.config import Augmentations
 from worker.training.data import (
     CachedImages,
     ImageSet,
+    ProgressThrottle,
     TrainData,
     build_augment,
     decode_images,
@@ -117,3 +118,21 @@ def test_train_data_rejects_mismatched_labels(image_factory: ImageFactory) -> No
         TrainData(["a", "b", "c"], ImageSet(images.open_image, images.labels[:, :3]), images)
     with pytest.raises(ValueError, match="label keys must be unique"):
         TrainData(["a", "a", "b", "c"], images, images)
+
+
+def _logged_counts(total: int, seconds_per_image: float) -> list[int]:
+    now = [0.0]
+    throttle = ProgressThrottle(total, clock=lambda: now[0])
+    logged = []
+    for done in range(1, total + 1):
+        now[0] += seconds_per_image
+        if throttle.due(done):
+            logged.append(done)
+    return logged
+
+
+def test_progress_lines_are_throttled_to_tenths_and_seconds() -> None:
+    assert _logged_counts(100, 0.5) == [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]  # 5 s a tenth
+    assert _logged_counts(100, 0.125) == [16, 32, 48, 64, 80, 96, 100]  # every 2 s
+    assert _logged_counts(16, 0.01) == [16]  # a small set decoded at once: the final line
+    assert _logged_counts(3, 5.0) == [1, 2, 3]

@@ -147,7 +147,19 @@ def test_cancel_stops_before_the_next_step(
     assert max(step for step, _, _ in sink.metrics) == 3
     assert result.evaluations == {}
     assert result.last is not None and result.last.step == 2
-    assert sink.messages[-1] == "cancelled at step 3"
+    assert sink.messages[-1] == "stopped at step 3"
+
+
+def test_a_small_set_logs_its_decoding_once(
+    image_factory: Callable[..., Any], config_factory: ConfigFactory, tmp_path: Path
+) -> None:
+    data = TrainData(["a", "b", "c", "d"], image_factory(12), image_factory(5, seed=1))
+    sink = MemorySink()
+
+    train(config_factory(max_steps=1, eval_interval=1), data, sink, LocalCheckpointStore(tmp_path))
+
+    decoded = [m for m in sink.messages if m.startswith("decoded")]
+    assert decoded == ["decoded 12/12 train images", "decoded 5/5 val images"]
 
 
 def test_cancel_while_decoding_trains_nothing(
@@ -257,6 +269,54 @@ def test_resume_keeps_the_earlier_best_when_later_evaluations_are_worse(
     assert best is not None and (best.step, best.monitor_value) == (2, 0.9)
     assert result.best is None and result.last is not None and result.last.step == 6
     assert "best map 0.9000 at step 2" in sink.messages[-1]
+
+
+def _stop_after_step_3_then_resume(
+    config: TrainConfig, data: TrainData, store: LocalCheckpointStore
+) -> tuple[MemorySink, Any]:
+    """Train (evaluating every 2 steps), stop after step 3, resume from the ``last`` checkpoint
+    of step 2; the resumed attempt's sink and result."""
+    first = CancelAfter(step=3)
+    train(config, data, first, store, should_cancel=first.should_cancel)
+    assert [c.kind for c in first.checkpoints] == ["last", "best"]
+    sink = MemorySink()
+    return sink, train(config, data, sink, store, resume=store.load("last"))
+
+
+def test_the_first_evaluation_after_a_resume_keeps_a_better_restored_best(
+    toy_data: TrainData, config_factory: ConfigFactory, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    maps = iter([0.6, 0.3, 0.8])  # evaluations at steps 2 | 4 (worse, after the resume), 6
+    monkeypatch.setattr(
+        loop_module, "validation_metrics", lambda *a: {"loss": 1.0, "map": next(maps)}
+    )
+    store = LocalCheckpointStore(tmp_path)
+
+    sink, result = _stop_after_step_3_then_resume(config_factory(max_steps=6), toy_data, store)
+
+    # Step 4 is worse than the restored best (0.6 at step 2): only `last` is written there.
+    assert [(c.kind, c.step) for c in sink.checkpoints] == [("last", 4), ("last", 6), ("best", 6)]
+    assert "step 4: val loss 1.0000, map 0.3000 (best 0.6000)" in sink.messages
+    best = store.load("best")
+    assert best is not None and (best.step, best.monitor_value) == (6, 0.8)
+    assert result.best is not None and result.best.step == 6
+
+
+def test_early_stopping_counts_evaluations_across_a_resume(
+    toy_data: TrainData, config_factory: ConfigFactory, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    maps = iter([0.9, 0.5, 0.4, 0.3])  # best at step 2, then no improvement
+    monkeypatch.setattr(
+        loop_module, "validation_metrics", lambda *a: {"loss": 1.0, "map": next(maps)}
+    )
+    config = config_factory(max_steps=20, early_stopping_patience=2)
+
+    sink, result = _stop_after_step_3_then_resume(config, toy_data, LocalCheckpointStore(tmp_path))
+
+    assert (result.stop_reason, result.step) == ("early_stopping", 6)
+    assert [c.kind for c in sink.checkpoints] == ["last", "last"]
 
 
 def test_resuming_a_finished_run_only_scores_it(
