@@ -43,8 +43,9 @@ def test_build_start_watch_and_cancel(
     # The demo comes with a quick-start workflow; build another one.
     page.locator("#workflow-list li", has_text="Digits quick start").wait_for()
     page.click("#new-workflow")
+    # The quick-start workflow also shows "version 1": wait for the new entry, not the label.
+    page.wait_for_function("document.querySelectorAll('#workflow-list li').length === 2")
     page.locator("#wf-version", has_text="version 1").wait_for()
-    assert page.locator("#workflow-list li").count() == 2
     page.fill("#wf-name", "tiny digits")
     page.select_option("#arch-select", "hgnetv2_b0")
     page.fill("#input-size", "32")
