@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from stat import S_ISLNK
+from typing import BinaryIO, cast
 
 from app.storage.base import (
     CHUNK_SIZE,
@@ -29,6 +31,22 @@ STAGING_DIR = ".polytag-staging"
 ETAG_CACHE_LIMIT = 200_000
 
 
+def _load_syncfs() -> Callable[[int], int] | None:
+    """libc's syncfs(2) (Linux): flushes one filesystem, where os.sync() flushes them all."""
+    try:
+        function = ctypes.CDLL(None, use_errno=True).syncfs
+    except (AttributeError, OSError, TypeError):  # not Linux, or no C library to load
+        return None
+    function.argtypes = [ctypes.c_int]
+    function.restype = ctypes.c_int
+    return cast(Callable[[int], int], function)
+
+
+_syncfs = _load_syncfs()
+# Without syncfs or sync (Windows) there is no cheap batch flush, so every put fsyncs.
+_CAN_DEFER_SYNC = _syncfs is not None or hasattr(os, "sync")
+
+
 class LocalBlobStore:
     """Objects are files under `root`; writes go to a temp file and are renamed into place."""
 
@@ -43,17 +61,23 @@ class LocalBlobStore:
         return f"LocalBlobStore({str(self.root)!r})"
 
     def put(
-        self, key: str, stream: BinaryIO | bytes, content_type: str | None = None
+        self,
+        key: str,
+        stream: BinaryIO | bytes,
+        content_type: str | None = None,
+        *,
+        durable: bool = True,
     ) -> ObjectInfo:
-        """Write the object atomically; content_type is not kept on local disk."""
+        """Write the object atomically; content_type is not kept on local disk.
+
+        `durable=False` skips the per-file fsync: readers still only ever see a whole file, but
+        it may be lost in a crash until `sync()` has run. Batches write that way, then sync once.
+        """
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staging = self.root / STAGING_DIR
-        staging.mkdir(exist_ok=True)
         source = as_stream(stream)
         digest = hashlib.md5(usedforsecurity=False)
         size = 0
-        fd, tmp_name = tempfile.mkstemp(dir=staging, prefix="upload-")
+        fd, tmp_name = self._create_temp()
         try:
             with os.fdopen(fd, "wb") as tmp:
                 while chunk := source.read(CHUNK_SIZE):
@@ -61,18 +85,33 @@ class LocalBlobStore:
                     digest.update(chunk)
                     size += len(chunk)
                 tmp.flush()
-                os.fsync(tmp.fileno())
-            # mkstemp makes 0600 files; other processes (worker, backups) read these.
-            os.chmod(tmp_name, 0o644)
-            os.replace(tmp_name, path)
+                # mkstemp makes 0600 files; other processes (worker, backups) read these.
+                os.fchmod(tmp.fileno(), 0o644)
+                if durable or not _CAN_DEFER_SYNC:
+                    os.fsync(tmp.fileno())
+                # Renaming keeps the inode and its mtime: no need to stat the path afterwards.
+                stat = os.fstat(tmp.fileno())
+            self._move_into_place(tmp_name, path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_name)
             raise
-        stat = path.stat()
         etag = digest.hexdigest()
         self._remember_etag(path, stat, etag)
         return ObjectInfo(key=key, size=size, etag=etag, last_modified=_mtime(stat))
+
+    def sync(self) -> None:
+        """Make every file written so far survive a crash: one syncfs(2), not an fsync per file."""
+        if _syncfs is None:
+            os.sync()
+            return
+        fd = os.open(self.root, os.O_RDONLY)
+        try:
+            if _syncfs(fd) != 0:
+                error = ctypes.get_errno()
+                raise OSError(error, f"syncfs {self.root}: {os.strerror(error)}")
+        finally:
+            os.close(fd)
 
     def open(self, key: str) -> BinaryIO:
         """Open the file for reading."""
@@ -133,15 +172,46 @@ class LocalBlobStore:
         for info in list(self.list(prefix)):
             self.delete(info.key)
 
+    def _create_temp(self) -> tuple[int, str]:
+        staging = self.root / STAGING_DIR
+        try:
+            return tempfile.mkstemp(dir=staging, prefix="upload-")
+        except FileNotFoundError:  # first write, or someone tidied the staging area away
+            staging.mkdir(exist_ok=True)
+            return tempfile.mkstemp(dir=staging, prefix="upload-")
+
+    @staticmethod
+    def _move_into_place(tmp_name: str, path: Path) -> None:
+        # Most writes go to a directory that exists; create it only when the rename says not.
+        try:
+            os.replace(tmp_name, path)
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp_name, path)
+
     def _path(self, key: str) -> Path:
         validate_key(key)
         if key.split("/", 1)[0] == STAGING_DIR:
             raise InvalidKey(key, f"'{STAGING_DIR}' is reserved")
         path = self.root / key
-        # Belt and braces: a symlink inside root must not lead outside it either.
-        if not path.resolve().is_relative_to(self.root):
+        # Belt and braces: a symlink inside root must not lead outside it either. A valid key
+        # without symlinks stays inside, so only resolve (a syscall per level from /) for those.
+        if self._has_symlink(key) and not path.resolve().is_relative_to(self.root):
             raise InvalidKey(key, "resolves outside the storage root")
         return path
+
+    def _has_symlink(self, key: str) -> bool:
+        """Whether an existing part of `key` under the root is a symlink."""
+        current = str(self.root)
+        for part in key.split("/"):
+            current = f"{current}/{part}"
+            try:
+                mode = os.lstat(current).st_mode
+            except (FileNotFoundError, NotADirectoryError):  # nothing further down exists
+                return False
+            if S_ISLNK(mode):
+                return True
+        return False
 
     def _info(self, key: str) -> ObjectInfo | None:
         path = self.root / key

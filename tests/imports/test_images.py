@@ -109,11 +109,11 @@ def test_exif_orientation_6_swaps_axes_and_rotates_the_thumbnail(image_format: s
 
     assert (info.width, info.height) == (30, 40)
     thumbnail = Image.open(io.BytesIO(thumbnail_bytes))
-    assert thumbnail.size == (12, 16)
+    assert thumbnail.size == (15, 20)  # halved, then turned upright
     # Orientation 6 is "rotate 90° clockwise to display": the red left half ends up on top.
     expected = ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
     assert pixel(expected, (15, 2))[0] > 200
-    top, bottom = pixel(thumbnail, (6, 1)), pixel(thumbnail, (6, 14))
+    top, bottom = pixel(thumbnail, (7, 1)), pixel(thumbnail, (7, 18))
     assert top[0] > 200 and top[2] < 60
     assert bottom[2] > 200 and bottom[0] < 60
 
@@ -182,12 +182,43 @@ def test_pillow_bomb_error_during_decode_becomes_a_rejection(
     assert reject_reason(data, max_pixels=10**6).startswith("image is over the pixel limit (")
 
 
-def test_thumbnail_is_rgb_jpeg_with_longest_side_at_size() -> None:
+def test_jpeg_thumbnail_is_the_dct_scaled_decode_when_that_is_under_twice_the_size() -> None:
     data = encode(Image.new("RGB", (1000, 500), "green"), "JPEG")
 
     thumbnail = Image.open(io.BytesIO(make_thumbnail(data, size=256)))
 
-    assert (thumbnail.format, thumbnail.mode, thumbnail.size) == ("JPEG", "RGB", (256, 128))
+    # libjpeg halves 1000×500 while decoding; 500 is under 2×256, so nothing is resampled.
+    assert (thumbnail.format, thumbnail.mode, thumbnail.size) == ("JPEG", "RGB", (500, 250))
+
+
+def test_other_formats_shrink_by_a_whole_factor() -> None:
+    data = encode(Image.new("RGB", (1000, 500), "green"), "PNG")
+
+    thumbnail = Image.open(io.BytesIO(make_thumbnail(data, size=256)))
+
+    assert thumbnail.size == (334, 167)  # 1000 // 256 = 3, rounded up
+
+
+def test_jpeg_larger_than_an_eighth_scale_decode_is_reduced_further() -> None:
+    data = encode(Image.new("RGB", (4096, 2048), "green"), "JPEG")
+
+    thumbnail = Image.open(io.BytesIO(make_thumbnail(data, size=100)))
+
+    # Decoded at 1/8 (512×256), then averaged over 5×5 blocks.
+    assert thumbnail.size == (103, 52)
+    assert 100 <= max(thumbnail.size) < 200
+
+
+def test_shrinking_averages_pixels_instead_of_dropping_them() -> None:
+    # One-pixel black and white squares.
+    checkerboard = Image.frombytes("L", (512, 512), bytes([0, 255] * 256 + [255, 0] * 256) * 256)
+    data = encode(checkerboard, "PNG")
+
+    thumbnail = Image.open(io.BytesIO(make_thumbnail(data, size=128)))
+
+    assert thumbnail.size == (128, 128)
+    # Skipping pixels would leave black or white; averaging leaves mid grey everywhere.
+    assert all(100 <= channel <= 155 for channel in pixel(thumbnail, (40, 70)))
 
 
 def test_small_images_are_not_upscaled() -> None:
@@ -231,7 +262,7 @@ def test_process_and_probe_agree() -> None:
     info, thumbnail = process_image(data, filename="a.jpg", max_pixels=LIMIT)
 
     assert info == probe_image(data, filename="a.jpg", max_pixels=LIMIT)
-    assert Image.open(io.BytesIO(thumbnail)).size == (256, 192)
+    assert Image.open(io.BytesIO(thumbnail)).size == (320, 240)  # the 1/2-scale JPEG decode
 
 
 def test_iphone_heic_is_named_as_unsupported() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -72,7 +73,9 @@ def test_an_image_is_stored_with_its_facts_and_a_thumbnail(
     assert asset.review_state == "unlabeled"
     assert storage.read_bytes(asset.storage_key) == data
     thumb = Image.open(io.BytesIO(storage.read_bytes(asset.thumb_key)))
-    assert thumb.format == "JPEG" and max(thumb.size) == settings.thumbnail_size
+    # 640×480 halves to 320×240: thumbnails shrink by whole factors only.
+    assert thumb.format == "JPEG" and thumb.size == (320, 240)
+    assert settings.thumbnail_size <= max(thumb.size) < 2 * settings.thumbnail_size
 
 
 def test_exif_orientation_swaps_the_recorded_size(
@@ -281,17 +284,34 @@ def test_a_storage_failure_rolls_back_the_whole_batch(
     real_put = storage.put
     calls = {"n": 0}
 
-    def failing_put(key, stream, content_type=None):  # type: ignore[no-untyped-def]
+    def failing_put(key, stream, content_type=None, **options):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         if calls["n"] == 5:
             raise OSError("disk full")
-        return real_put(key, stream, content_type)
+        return real_put(key, stream, content_type, **options)
 
     monkeypatch.setattr(storage, "put", failing_put)
     with pytest.raises(OSError, match="disk full"):
         _ingest(session, storage, project, *[as_upload(f"{i}.jpg", jpeg(60 + i)) for i in range(4)])
     assert _asset_count(session) == 0
     assert _keys(storage) == []
+
+
+def test_a_batch_reaches_the_disk_with_one_sync_before_the_commit(
+    session: Session, storage: LocalBlobStore, project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events: list[str] = []
+    real_sync, real_commit = storage.sync, session.commit
+    monkeypatch.setattr(os, "fsync", lambda fd: events.append("fsync"))
+    monkeypatch.setattr(storage, "sync", lambda: (events.append("sync"), real_sync())[1])
+    monkeypatch.setattr(session, "commit", lambda: (events.append("commit"), real_commit())[1])
+
+    uploads = [as_upload(f"{i}.jpg", jpeg(i)) for i in range(3)]
+    results = _ingest(session, storage, project, *uploads)
+
+    assert [r.status for r in results] == ["created"] * 3
+    assert len(_keys(storage)) == 6
+    assert events == ["sync", "commit"]
 
 
 def test_many_files_keep_their_order(
