@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Annotation, Asset, Project, Tag, User
-from tests.conftest import PASSWORD
 from tests.fixtures.annotating import make_assets
+from tests.fixtures.servers import sign_in_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -29,11 +29,7 @@ def js_errors(page: Any) -> Iterator[list[str]]:
 
 
 def sign_in(page: Any, user: User) -> None:
-    page.goto("/login")
-    page.fill("input[name=email]", user.email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/")
+    sign_in_page(page, user.email)
 
 
 def open_annotator(page: Any, project: Project, tiles: int) -> None:

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from app.deps import get_blob_store
 from app.models import Project, User
 from app.services import evaluations as evaluation_service
-from tests.conftest import PASSWORD
 from tests.fixtures.evaluated import EvaluatedRun, create_evaluated_run
+from tests.fixtures.servers import sign_in_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -38,11 +38,7 @@ def evaluated(session: Session, project: Project, make_tag, user: User) -> Evalu
 
 
 def _sign_in(page: Any) -> None:
-    page.goto("/login")
-    page.fill("input[name=email]", "admin@example.com")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/")
+    sign_in_page(page)
 
 
 def _cell(page: Any, selector: str) -> str:

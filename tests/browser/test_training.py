@@ -12,18 +12,14 @@ from sqlalchemy.orm import Session
 from app.deps import get_blob_store
 from app.models import Project, User
 from app.services import demo as demo_service
-from tests.conftest import PASSWORD
+from tests.fixtures.servers import sign_in_page
 from tests.fixtures.training import purge_broker
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def sign_in(page: Any, user: User) -> None:
-    page.goto("/login")
-    page.fill("input[name=email]", user.email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/")
+    sign_in_page(page, user.email)
 
 
 def _points(page: Any, chart: str) -> int:

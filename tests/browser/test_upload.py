@@ -12,18 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Annotation, Asset, Project, Tag, User
-from tests.conftest import PASSWORD
 from tests.fixtures.images import corrupt_jpeg, image_bytes, jpeg
+from tests.fixtures.servers import sign_in_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def sign_in(page: Any, user: User) -> None:
-    page.goto("/login")
-    page.fill("input[name=email]", user.email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/")
+    sign_in_page(page, user.email)
 
 
 def test_upload_a_folder_with_a_tag(
